@@ -1,0 +1,332 @@
+"""
+A GPT whose depth comes from recurrence: nanoGPT's model, with the stack of blocks replaced by
+n_layer unique blocks, each applied n_iter times with the contractive update (SCORE, arXiv 2603.10544)
+
+    h <- h + dt * g(h),   g(h) = F(h) - h,   i.e.  h <- (1 - dt) * h + dt * F(h)   (euler)
+
+where F is the ordinary pre-LN block with its own residual adds. Higher-order integrators (heun, midpoint,
+rk4) evaluate F several times per step. n_layer=L, n_iter=1, dt=1 is exactly nanoGPT; n_iter=1, dt=0.5 is
+the paper's "skip05"; n_layer=1, n_iter=T is SCORE proper. One code path serves all three.
+"""
+import math
+import os
+import inspect
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+class ConfigError(ValueError):
+    """A user mistake in a model or training setting: entry points print it as one line and exit 2."""
+
+
+# Butcher tableaux of the explicit integrators on g: stage i evaluates g at h + dt * sum_j a[i][j] * k_j,
+# and the step is h + dt * sum_i b[i] * k_i.
+TABLEAUX = {
+    'euler':    ([[]], [1.0]),
+    'midpoint': ([[], [0.5]], [0.0, 1.0]),
+    'heun':     ([[], [1.0]], [0.5, 0.5]),
+    'rk4':      ([[], [0.5], [0.0, 0.5], [0.0, 0.0, 1.0]], [1/6, 1/3, 1/3, 1/6]),
+}
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 1024
+    vocab_size: int = 50304  # GPT-2's 50257 padded up to a multiple of 64 for efficiency
+    n_layer: int = 12        # number of UNIQUE blocks
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True        # bias in Linears and LayerNorms, like GPT-2; False is a bit better and faster
+    n_iter: int = 1          # applications of each unique block; effective depth = n_layer * n_iter
+    dt: float = 1.0          # step size of the update, in (0, 1]
+    integrator: str = 'euler'
+
+    def __post_init__(self):
+        # every model knob is checked here, once, so a bad value fails before any tensor is made
+        for name in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'n_iter'):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}); "
+                              f"try n_embd={self.n_embd // self.n_head * self.n_head or self.n_head}")
+        if not 0.0 < self.dt <= 1.0:
+            raise ConfigError(f"dt must be in (0, 1], got {self.dt!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.integrator not in TABLEAUX:
+            raise ConfigError(f"unknown integrator {self.integrator!r}; choose one of {', '.join(TABLEAUX)}")
+
+    @property
+    def n_stages(self):
+        """F-evaluations per integrator step."""
+        return len(TABLEAUX[self.integrator][1])
+
+    @property
+    def n_applications(self):
+        """F-evaluations in one forward pass: n_layer x n_iter x stages."""
+        return self.n_layer * self.n_iter * self.n_stages
+
+    @classmethod
+    def from_args(cls, model_args):
+        """Build from a checkpoint's model_args; fields it lacks (an upstream nanoGPT checkpoint) take defaults."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in model_args.items() if k in known})
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's has no bias=False before 2.1)."""
+
+    def __init__(self, ndim, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalSelfAttention(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_dropout if self.training else 0.0,
+                                           is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """F: the unmodified pre-LN nanoGPT block, residual adds included."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT(nn.Module):
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # weight tying
+
+        self.apply(self._init_weights)
+        # Residual projections write into the stream once per APPLICATION, so GPT-2's 1/sqrt(2 * depth) rule
+        # counts applications: 2 writes (attn, mlp) x n_layer x n_iter x stages. The dt factor only shrinks the
+        # writes further, so it needs no correction. With n_iter=1, euler this is nanoGPT's init exactly.
+        std = 0.02 / math.sqrt(2 * config.n_applications)
+        for name, p in self.named_parameters():
+            if name.endswith('c_proj.weight'):
+                torch.nn.init.normal_(p, mean=0.0, std=std)
+
+    def get_num_params(self, non_embedding=True):
+        """Unique parameters: a shared block counts once however often it is applied (parameters() dedups).
+        With non_embedding, the position embeddings are left out; token embeddings stay, being the tied head."""
+        n_params = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n_params -= self.transformer.wpe.weight.numel()
+        return n_params
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def step(self, block, h):
+        """One integrator step of g(h) = block(h) - h with step size dt."""
+        a, b = TABLEAUX[self.config.integrator]
+        dt = self.config.dt
+        ks = []
+        for a_i in a:
+            x = h
+            for a_ij, k in zip(a_i, ks):
+                if a_ij:
+                    x = x + (dt * a_ij) * k
+            ks.append(block(x) - x)
+        for b_i, k in zip(b, ks):
+            if b_i:
+                h = h + (dt * b_i) * k
+        return h
+
+    def forward(self, idx, targets=None):
+        device = idx.device
+        b, t = idx.size()
+        assert t <= self.config.block_size, f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}"
+        pos = torch.arange(0, t, dtype=torch.long, device=device)
+        h = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            for _ in range(self.config.n_iter):
+                h = self.step(block, h)
+        h = self.transformer.ln_f(h)
+
+        if targets is not None:
+            logits = self.lm_head(h)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        else:
+            logits = self.lm_head(h[:, [-1], :])  # inference: only the last position is needed
+            loss = None
+        return logits, loss
+
+    def crop_block_size(self, block_size):
+        """Shrink the context (e.g. a pretrained 1024 model used at 256)."""
+        assert block_size <= self.config.block_size
+        self.config.block_size = block_size
+        self.transformer.wpe.weight = nn.Parameter(self.transformer.wpe.weight[:block_size])
+
+    def configure_optimizers(self, weight_decay, learning_rate, betas, device_type):
+        params = [p for p in self.parameters() if p.requires_grad]
+        # matrices and embeddings decay; biases and norm gains do not
+        groups = [
+            {'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
+            {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0},
+        ]
+        use_fused = device_type == 'cuda' and 'fused' in inspect.signature(torch.optim.AdamW).parameters
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({'fused': True} if use_fused else {}))
+
+    def flops_per_token(self):
+        """Training FLOPs per token, counted by applications: a shared block costs as often as it runs, so
+        6N (which counts parameters once) would undercount SCORE by a factor n_iter x stages."""
+        cfg = self.config
+        block_params = sum(p.numel() for p in self.transformer.h.parameters()) // cfg.n_layer
+        other_params = self.get_num_params() - block_params * cfg.n_layer
+        per_application = 6 * block_params + 12 * cfg.n_embd * cfg.block_size  # matmuls + attention scores
+        return 6 * other_params + cfg.n_applications * per_application
+
+    def estimate_mfu(self, fwdbwd_per_iter, seconds_per_iter, peak_flops):
+        """Model FLOPs utilisation: achieved FLOP/s over the device's peak (see device_peak_flops)."""
+        flops_per_iter = self.flops_per_token() * self.config.block_size * fwdbwd_per_iter
+        return flops_per_iter / seconds_per_iter / peak_flops
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
+        """Sample max_new_tokens continuations of idx (b, t), feeding each prediction back in."""
+        for _ in range(max_new_tokens):
+            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
+            logits, _ = self(idx_cond)
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('Inf')
+            probs = F.softmax(logits, dim=-1)
+            idx_next = torch.multinomial(probs, num_samples=1)
+            idx = torch.cat((idx, idx_next), dim=1)
+        return idx
+
+
+# Dense bf16/fp16 tensor-core peaks (FLOP/s) from the vendors' data sheets, matched against the device name.
+GPU_PEAK_FLOPS = [('H200', 989e12), ('H100', 989e12), ('A100', 312e12), ('L40S', 362e12), ('L4', 121e12),
+                  ('A10', 125e12), ('V100', 125e12), ('4090', 165e12), ('3090', 71e12), ('T4', 65e12)]
+
+
+def device_peak_flops(device_type, override=0.0):
+    """Peak FLOP/s of the device in use: an explicit override, a known GPU by name, or a measured CPU matmul."""
+    if override:
+        return override
+    if device_type == 'cuda':
+        name = torch.cuda.get_device_name()
+        for key, peak in GPU_PEAK_FLOPS:
+            if key in name:
+                return peak
+        print(f"warning: peak FLOP/s of {name!r} unknown; MFU uses A100's 312e12 (set peak_flops to fix)")
+        return 312e12
+    # CPU (and mps): measure a large fp32 matmul, the best this machine does on the model's main kernel
+    import time
+    n = 1024
+    gen = torch.Generator().manual_seed(0)  # a private generator: training's random streams stay untouched
+    a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 5 * 2 * n ** 3 / (time.perf_counter() - t0)
+
+
+def save_checkpoint(path, checkpoint):
+    """Write atomically: a temporary file in the same directory, flushed to disk, then renamed over the old one,
+    so a crash at any moment leaves either the previous checkpoint or the new one, never a torn file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint (ours or upstream nanoGPT's) to CPU, or raise ConfigError saying what is wrong."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"no checkpoint at {path}; train one first, or point --out_dir at a run that has ckpt.pt")
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise ConfigError(f"{path} is not a readable checkpoint ({type(e).__name__}); it may be truncated: "
+                          f"delete it and train again")
+    if not isinstance(checkpoint, dict) or not {'model', 'model_args'} <= checkpoint.keys():
+        raise ConfigError(f"{path} is not a training checkpoint (it lacks 'model' and 'model_args')")
+    return checkpoint
+
+
+def load_model(checkpoint, model_args=None):
+    """The GPT stored in a checkpoint; model_args may override the depth settings (n_iter, dt, integrator)."""
+    config = GPTConfig.from_args(model_args or checkpoint['model_args'])
+    model = GPT(config)
+    # torch.compile'd models prefix '_orig_mod.'; upstream nanoGPT may store its causal mask buffer 'attn.bias'
+    state = {k.removeprefix('_orig_mod.'): v for k, v in checkpoint['model'].items()
+             if not (k.endswith('.attn.bias') and v.dim() == 4)}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        detail = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise ConfigError(f"the checkpoint's weights do not fit its model_args ({detail})")
+    return model

@@ -1,0 +1,108 @@
+"""
+Sample from a trained model:
+
+    python sample.py --out_dir=out-score-shakespeare --start="ROMEO:" --num_samples=3
+    python sample.py --out_dir=out-score-shakespeare --n_iter=12     # more recurrent depth, same weights
+
+Decodes with the dataset's meta.pkl (character level) when the checkpoint's data has one, else GPT-2 BPE.
+"""
+import os
+import pickle
+import sys
+from contextlib import nullcontext
+
+import torch
+
+from configurator import configure
+from model import ConfigError, load_checkpoint, load_model
+from train import HERE, pick_device, pick_dtype
+
+DEFAULTS = dict(
+    out_dir='out',
+    start="\n",            # prompt text, or FILE:path to read it from a file
+    num_samples=10,
+    max_new_tokens=500,
+    temperature=0.8,       # < 1 sharper, > 1 more random
+    top_k=200,             # keep only the top_k most likely tokens (0: all)
+    seed=1337,
+    device='auto',
+    dtype='auto',
+    compile=False,
+    n_iter=0,              # 0: as trained; otherwise apply each block this many times (test-time depth)
+    dt=0.0,                # 0: as trained
+)
+
+
+def codec(train_config):
+    """encode/decode for the checkpoint's data: its meta.pkl (characters) or GPT-2 BPE."""
+    data_dir = train_config.get('data_dir') or os.path.join(HERE, 'data', train_config.get('dataset', ''))
+    meta_path = os.path.join(data_dir, 'meta.pkl')
+    if os.path.exists(meta_path):
+        with open(meta_path, 'rb') as f:
+            meta = pickle.load(f)
+        if 'stoi' in meta:
+            stoi, itos = meta['stoi'], meta['itos']
+
+            def encode(s):
+                unknown = sorted(set(s) - stoi.keys())
+                if unknown:
+                    raise ConfigError(f"the prompt has characters outside the model's vocabulary: "
+                                      f"{''.join(unknown)!r}; remove them")
+                return [stoi[ch] for ch in s]
+            return encode, lambda ids: ''.join(itos[i] for i in ids)
+    from data.gpt2_bpe import gpt2_encoding
+    enc = gpt2_encoding()
+    return (lambda s: enc.encode(s, allowed_special={'<|endoftext|>'})), enc.decode
+
+
+def main(argv):
+    c = configure(DEFAULTS, argv)
+    if c['num_samples'] < 1 or c['max_new_tokens'] < 1:
+        raise ConfigError("num_samples and max_new_tokens must be >= 1")
+    if c['temperature'] <= 0:
+        raise ConfigError(f"temperature must be > 0, got {c['temperature']}")
+    device = pick_device(c['device'])
+    device_type = device.split(':')[0]
+    dtype = pick_dtype(c['dtype'], device_type)
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
+    torch.manual_seed(c['seed'])
+
+    checkpoint = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
+    model_args = dict(checkpoint['model_args'])
+    for key in ('n_iter', 'dt'):
+        if c[key]:
+            model_args[key] = c[key]
+    model = load_model(checkpoint, model_args)
+    model.eval().to(device)
+    if c['compile']:
+        for block in model.transformer.h:
+            block.compile()
+
+    encode, decode = codec(checkpoint.get('config', {}))
+    start = c['start']
+    if start.startswith('FILE:'):
+        path = start[5:]
+        if not os.path.isfile(path):
+            raise ConfigError(f"prompt file {path} not found; give --start=FILE:path/to/prompt.txt")
+        with open(path, encoding='utf-8') as f:
+            start = f.read()
+    ids = encode(start)
+    if not ids:
+        raise ConfigError("the prompt is empty; give --start=TEXT")
+    x = torch.tensor(ids, dtype=torch.long, device=device)[None, ...]
+
+    with torch.no_grad(), autocast:
+        for _ in range(c['num_samples']):
+            y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None)
+            print(decode(y[0].tolist()))
+            print('---------------')
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

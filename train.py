@@ -1,0 +1,423 @@
+"""
+Train a recurrent-depth GPT. Runs on one CPU, one GPU, or many under torchrun (DDP):
+
+    python train.py config/score_shakespeare.py --batch_size=32
+    torchrun --standalone --nproc_per_node=8 train.py config/score_gpt2.py
+
+Settings are the globals-style dict below; a config file or --key=value changes them (configurator.py).
+"""
+import math
+import os
+import pickle
+import random
+import signal
+import sys
+import time
+import json
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from configurator import configure
+from model import GPT, GPTConfig, ConfigError, device_peak_flops, save_checkpoint, load_checkpoint, load_model
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULTS = dict(
+    # I/O
+    out_dir='out',
+    eval_interval=2000,
+    log_interval=1,
+    eval_iters=200,            # batches per split in each evaluation; the same seeded batches every time
+    eval_only=False,           # evaluate once and exit (with init_from='resume': the checkpoint, n_iter may be changed)
+    always_save_checkpoint=True,
+    init_from='scratch',       # 'scratch' or 'resume' (from out_dir/ckpt.pt)
+    # wandb
+    wandb_log=False,
+    wandb_project='score',
+    wandb_run_name='run',
+    wandb_mode='online',       # 'offline' or 'disabled' run without an account
+    # data
+    dataset='openwebtext',
+    data_dir='',               # default: data/<dataset> beside this file
+    gradient_accumulation_steps=5 * 8,  # global: divided among DDP ranks
+    batch_size=12,             # micro-batch size per rank
+    block_size=1024,
+    # model: see GPTConfig
+    n_layer=12,
+    n_head=12,
+    n_embd=768,
+    dropout=0.0,
+    bias=False,
+    n_iter=1,
+    dt=1.0,
+    integrator='euler',
+    # AdamW
+    learning_rate=6e-4,
+    max_iters=600000,
+    weight_decay=1e-1,
+    beta1=0.9,
+    beta2=0.95,
+    grad_clip=1.0,             # 0 disables clipping
+    # learning rate: linear warmup then cosine decay to min_lr
+    decay_lr=True,
+    warmup_iters=2000,
+    lr_decay_iters=600000,
+    min_lr=6e-5,
+    # system
+    device='auto',             # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
+    dtype='auto',              # 'auto' (bfloat16 where supported, else float16 on cuda, float32 on cpu), or explicit
+    compile=False,
+    seed=1337,
+    peak_flops=0.0,            # device peak FLOP/s for MFU; 0 = known GPU table or a measured CPU matmul
+    max_bad_steps=10,          # stop after this many non-finite losses/gradients in a row
+)
+ARCH_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')  # fixed by a checkpoint's weights
+MODEL_KEYS = ARCH_KEYS + ('dropout', 'n_iter', 'dt', 'integrator')              # the rest may change on resume
+EVAL_SEED = 1234  # eval batches depend on this alone, so val losses compare across runs, seeds and resumes
+
+
+def check_config(c):
+    """Every training setting is checked here, once; model settings are checked by GPTConfig."""
+    for key in ('eval_interval', 'log_interval', 'eval_iters', 'gradient_accumulation_steps', 'batch_size',
+                'max_bad_steps'):
+        if c[key] < 1:
+            raise ConfigError(f"{key} must be >= 1, got {c[key]}")
+    for key in ('max_iters', 'warmup_iters', 'lr_decay_iters', 'learning_rate', 'min_lr', 'weight_decay', 'grad_clip'):
+        if c[key] < 0:
+            raise ConfigError(f"{key} must be >= 0, got {c[key]}")
+    if c['init_from'] not in ('scratch', 'resume'):
+        raise ConfigError(f"init_from must be 'scratch' or 'resume', got {c['init_from']!r}")
+    if c['wandb_mode'] not in ('online', 'offline', 'disabled'):
+        raise ConfigError(f"wandb_mode must be online, offline or disabled, got {c['wandb_mode']!r}")
+    if c['dtype'] not in ('auto', 'float32', 'bfloat16', 'float16'):
+        raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {c['dtype']!r}")
+
+
+def pick_device(name):
+    if name == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    if name.startswith('cuda') and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device=cpu")
+    if name == 'mps' and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' requested but MPS is not available here; use --device=cpu")
+    if name.split(':')[0] not in ('cpu', 'cuda', 'mps'):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return name
+
+
+def pick_dtype(name, device_type):
+    if name == 'auto':
+        if device_type == 'cuda':
+            return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+        return 'float32'
+    if name == 'float16' and device_type != 'cuda':
+        raise ConfigError("dtype float16 needs cuda (its GradScaler); use float32 or bfloat16 on cpu")
+    return name
+
+
+def open_data(data_dir, block_size):
+    """The memmapped token files and their metadata (vocab size, token dtype)."""
+    meta_path = os.path.join(data_dir, 'meta.pkl')
+    meta = {}
+    if os.path.exists(meta_path):
+        with open(meta_path, 'rb') as f:
+            meta = pickle.load(f)
+    dtype = np.dtype(meta.get('dtype', 'uint16'))
+    data = {}
+    for split in ('train', 'val'):
+        path = os.path.join(data_dir, f'{split}.bin')
+        if not os.path.exists(path):
+            prepare = os.path.relpath(os.path.join(data_dir, 'prepare.py'))
+            raise ConfigError(f"{path} not found; prepare the data first: python {prepare}")
+        data[split] = np.memmap(path, dtype=dtype, mode='r')
+        if len(data[split]) <= block_size:
+            raise ConfigError(f"{path} holds {len(data[split])} tokens, too few for block_size={block_size}; "
+                              f"lower block_size or use more data")
+    return data, meta
+
+
+def lr_at(it, c):
+    """Linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
+    if not c['decay_lr']:
+        return c['learning_rate']
+    if it < c['warmup_iters']:
+        return c['learning_rate'] * (it + 1) / (c['warmup_iters'] + 1)
+    if it > c['lr_decay_iters']:
+        return c['min_lr']
+    ratio = (it - c['warmup_iters']) / max(1, c['lr_decay_iters'] - c['warmup_iters'])
+    return c['min_lr'] + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (c['learning_rate'] - c['min_lr'])
+
+
+def main(argv):
+    c = configure(DEFAULTS, argv)
+    check_config(c)
+
+    # ---- setup: processes, device, precision ----
+    ddp = int(os.environ.get('RANK', -1)) != -1
+    device = pick_device(c['device'])
+    rank, local_rank, world_size = 0, 0, 1
+    if ddp:
+        rank, local_rank = int(os.environ['RANK']), int(os.environ['LOCAL_RANK'])
+        world_size = int(os.environ['WORLD_SIZE'])
+        if device.startswith('cuda'):
+            device = f'cuda:{local_rank}'
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
+        if c['gradient_accumulation_steps'] % world_size:
+            raise ConfigError(f"gradient_accumulation_steps ({c['gradient_accumulation_steps']}) must be divisible "
+                              f"by the number of processes ({world_size})")
+    master = rank == 0
+    accum = c['gradient_accumulation_steps'] // world_size
+    device_type = device.split(':')[0]
+    dtype = pick_dtype(c['dtype'], device_type)
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
+    if device_type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    out_dir = c['out_dir']
+    if master:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            with open(os.path.join(out_dir, '.write_test'), 'w'):
+                pass
+            os.remove(os.path.join(out_dir, '.write_test'))
+        except OSError as e:
+            raise ConfigError(f"out_dir {out_dir} is not writable ({e.strerror}); choose another --out_dir")
+    tokens_per_iter = c['gradient_accumulation_steps'] * c['batch_size'] * c['block_size']
+    if master:
+        print(f"tokens per iteration: {tokens_per_iter:,} ({world_size} process(es) x {accum} micro-steps x "
+              f"{c['batch_size']} x {c['block_size']}), device {device}, dtype {dtype}")
+
+    # ---- data ----
+    data_dir = c['data_dir'] or os.path.join(HERE, 'data', c['dataset'])
+    data, meta = open_data(data_dir, c['block_size'])
+
+    def get_batch(split, ix):
+        d = data[split]
+        x = torch.from_numpy(np.stack([d[i:i + c['block_size']].astype(np.int64) for i in ix]))
+        y = torch.from_numpy(np.stack([d[i + 1:i + 1 + c['block_size']].astype(np.int64) for i in ix]))
+        if device_type == 'cuda':
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x.to(device), y.to(device)
+
+    # Every rank draws the same global batch of offsets, one row per global micro-step, and takes its own rows:
+    # ranks see different data, and N ranks x A micro-steps train on exactly the batch of 1 rank x N*A.
+    data_rng = np.random.default_rng(c['seed'])
+
+    def draw_offsets():
+        ix = data_rng.integers(len(data['train']) - c['block_size'], size=(c['gradient_accumulation_steps'], c['batch_size']))
+        return ix[rank * accum:(rank + 1) * accum]
+
+    # ---- model ----
+    iter_num, best_val_loss, checkpoint = 0, 1e9, None
+    model_args = {k: c[k] for k in MODEL_KEYS if k != 'vocab_size'}
+    model_args['vocab_size'] = meta.get('vocab_size', 50304)
+    torch.manual_seed(c['seed'])  # identical init on every rank
+    if c['init_from'] == 'scratch':
+        if master:
+            print("initializing a new model from scratch" + ("" if 'vocab_size' in meta else
+                  " (no meta.pkl: vocab_size 50304, GPT-2's padded)"))
+        model = GPT(GPTConfig(**model_args))
+    else:
+        ckpt_path = os.path.join(out_dir, 'ckpt.pt')
+        checkpoint = load_checkpoint(ckpt_path)
+        saved = checkpoint['model_args']
+        explicit = {k for k in MODEL_KEYS if k in c and c[k] != DEFAULTS[k]}
+        for k in ARCH_KEYS:
+            if k == 'block_size' and c[k] > saved[k]:
+                raise ConfigError(f"block_size {c[k]} is larger than the checkpoint's {saved[k]}; use "
+                                  f"--block_size={saved[k]} or less")
+            if k in explicit and k != 'block_size' and c[k] != saved.get(k):
+                raise ConfigError(f"the checkpoint has {k}={saved.get(k)!r} but the config asks for {c[k]!r}; "
+                                  f"drop that setting or train from scratch in another out_dir")
+        if model_args['vocab_size'] > saved['vocab_size']:
+            raise ConfigError(f"the data's vocabulary ({model_args['vocab_size']}) is larger than the model's "
+                              f"vocab_size ({saved['vocab_size']}); prepare matching data")
+        model_args = {**saved, **{k: c[k] for k in ('dropout', 'n_iter', 'dt', 'integrator')}}
+        model_args['block_size'] = saved['block_size']
+        model = load_model(checkpoint, model_args)
+        if c['block_size'] < saved['block_size']:
+            model.crop_block_size(c['block_size'])
+            model_args['block_size'] = c['block_size']
+        iter_num, best_val_loss = checkpoint['iter_num'], checkpoint['best_val_loss']
+        if master:
+            print(f"resuming from {ckpt_path} at iter {iter_num}")
+    model.to(device)
+    if master:
+        n_unique = model.get_num_params()
+        print(f"model: {model.config.n_layer} unique block(s) x {model.config.n_iter} iterations "
+              f"({model.config.integrator}, dt={model.config.dt}), {n_unique / 1e6:.2f}M unique parameters")
+
+    scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
+    optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device_type)
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint['optimizer'])
+        if 'scaler' in checkpoint:
+            scaler.load_state_dict(checkpoint['scaler'])
+        if 'rng' in checkpoint:
+            restore_rng(checkpoint['rng'], data_rng)
+        checkpoint = None  # free memory
+
+    raw_model = model
+    if c['compile']:
+        for block in raw_model.transformer.h:
+            block.compile()  # the shared unit, compiled once however often it is applied
+    if ddp:
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == 'cuda' else None)
+        torch.manual_seed(c['seed'] + rank)  # dropout differs per rank (init above was identical)
+
+    @torch.no_grad()
+    def estimate_loss():
+        out = {}
+        model.eval()
+        for split in ('train', 'val'):
+            rng = np.random.default_rng([EVAL_SEED, split == 'val'])
+            losses = torch.zeros(c['eval_iters'])
+            for k in range(c['eval_iters']):
+                X, Y = get_batch(split, rng.integers(len(data[split]) - c['block_size'], size=c['batch_size']))
+                with autocast:
+                    _, loss = model(X, Y)
+                losses[k] = loss.item()
+            out[split] = losses.mean().item()
+        model.train()
+        return out
+
+    def checkpoint_now():
+        return {
+            'model': raw_model.state_dict(), 'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
+            'model_args': model_args, 'iter_num': iter_num, 'best_val_loss': best_val_loss, 'config': c,
+            'rng': capture_rng(data_rng),
+        }
+
+    ckpt_path = os.path.join(out_dir, 'ckpt.pt')
+    log_file = open(os.path.join(out_dir, 'log.jsonl'), 'a') if master else None
+
+    def log(record):
+        log_file.write(json.dumps(record) + '\n')
+        log_file.flush()
+
+    if c['wandb_log'] and master:
+        import wandb
+        wandb.init(project=c['wandb_project'], name=c['wandb_run_name'], config=c, mode=c['wandb_mode'])
+
+    # SIGTERM/SIGINT finish the current step, save and exit 0; a second signal exits at once.
+    stop = []
+
+    def on_signal(signum, frame):
+        if stop:
+            print("second signal: exiting without a checkpoint", flush=True)
+            os._exit(130)
+        stop.append(signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    # ---- training loop ----
+    peak = device_peak_flops(device_type, c['peak_flops'])
+    t0 = time.time()
+    running_mfu, bad_steps, local_iter = -1.0, 0, 0
+    while True:
+        lr = lr_at(iter_num, c)
+        for group in optimizer.param_groups:
+            group['lr'] = lr
+
+        if (iter_num % c['eval_interval'] == 0 or c['eval_only']) and master:
+            losses = estimate_loss()
+            print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+            log({'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val']})
+            if c['wandb_log']:
+                wandb.log({'iter': iter_num, 'train/loss': losses['train'], 'val/loss': losses['val'], 'lr': lr,
+                           'mfu': running_mfu * 100})
+            if (losses['val'] < best_val_loss or c['always_save_checkpoint']) and not c['eval_only']:
+                best_val_loss = min(best_val_loss, losses['val'])
+                if iter_num > 0:
+                    save_checkpoint(ckpt_path, checkpoint_now())
+                    print(f"saved checkpoint to {ckpt_path}")
+        if c['eval_only']:
+            break
+
+        loss_sum = torch.zeros((), device=device)
+        for micro_step, ix in enumerate(draw_offsets()):
+            X, Y = get_batch('train', ix)
+            if ddp:  # sync gradients only on the last micro-step
+                model.require_backward_grad_sync = micro_step == accum - 1
+            with autocast:
+                _, loss = model(X, Y)
+                loss = loss / accum
+            loss_sum += loss.detach()
+            scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), c['grad_clip'] or float('inf'))
+        finite = bool(torch.isfinite(loss_sum)) and bool(torch.isfinite(norm))
+        if finite or scaler.is_enabled():
+            scaler.step(optimizer)  # the fp16 scaler skips non-finite steps by itself and lowers its scale
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        bad_steps = 0 if finite else bad_steps + 1
+        if not finite:
+            if master:
+                print(f"iter {iter_num}: non-finite loss or gradient, step skipped ({bad_steps} in a row)")
+                log({'iter': iter_num, 'skipped': 'non-finite', 'in_a_row': bad_steps})
+            if bad_steps >= c['max_bad_steps']:
+                if master:
+                    save_checkpoint(ckpt_path, checkpoint_now())
+                print(f"error: {bad_steps} non-finite steps in a row; stopped, the last good state is in {ckpt_path}. "
+                      f"Lower learning_rate or enable grad_clip, then resume.", file=sys.stderr)
+                return 1
+
+        t1 = time.time()
+        elapsed, t0 = t1 - t0, t1
+        if iter_num % c['log_interval'] == 0:
+            if ddp:
+                torch.distributed.all_reduce(loss_sum, op=torch.distributed.ReduceOp.AVG)
+            if master:
+                lossf = loss_sum.item()
+                if local_iter >= 5:  # let the first iterations settle
+                    mfu = raw_model.estimate_mfu(c['batch_size'] * accum, elapsed, peak)  # per device
+                    running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
+                print(f"iter {iter_num}: loss {lossf:.4f}, time {elapsed * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%")
+                log({'iter': iter_num, 'loss': lossf, 'lr': lr, 'ms': elapsed * 1000,
+                     'tokens_per_s': tokens_per_iter / elapsed, 'mfu': running_mfu})
+        iter_num += 1
+        local_iter += 1
+
+        if stop:
+            if master:
+                save_checkpoint(ckpt_path, checkpoint_now())
+                print(f"stopped by signal at iter {iter_num}; checkpoint in {ckpt_path}; "
+                      f"continue with --init_from=resume")
+            break
+        if iter_num > c['max_iters']:
+            break
+
+    if ddp:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def capture_rng(data_rng):
+    """Every random state training draws from, so that a resumed run continues exactly."""
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    return {'python': random.getstate(), 'numpy': (kind, key.tolist(), pos, has_gauss, gauss),
+            'torch': torch.get_rng_state(),
+            'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            'data': data_rng.bit_generator.state}
+
+
+def restore_rng(state, data_rng):
+    random.setstate(state['python'])
+    kind, key, pos, has_gauss, gauss = state['numpy']
+    np.random.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state['torch'].cpu())
+    if state['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
+    data_rng.bit_generator.state = state['data']
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
