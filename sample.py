@@ -9,13 +9,11 @@ Decodes with the dataset's meta.pkl (character level) when the checkpoint's data
 import os
 import pickle
 import sys
-from contextlib import nullcontext
-
 import torch
 
 from configurator import configure
 from model import ConfigError, load_checkpoint, load_model
-from train import HERE, pick_device, pick_dtype
+from train import HERE, pick_device, pick_precision
 
 DEFAULTS = dict(
     out_dir='out',
@@ -63,9 +61,7 @@ def main(argv):
         raise ConfigError(f"temperature must be > 0, got {c['temperature']}")
     device = pick_device(c['device'])
     device_type = device.split(':')[0]
-    dtype = pick_dtype(c['dtype'], device_type)
-    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
+    _, autocast = pick_precision(c['dtype'], device_type)
     torch.manual_seed(c['seed'])
 
     checkpoint = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))

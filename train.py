@@ -106,14 +106,14 @@ def pick_device(name):
     return name
 
 
-def pick_dtype(name, device_type):
+def pick_precision(name, device_type):
+    """The dtype to train/sample in and its autocast context (none for float32)."""
     if name == 'auto':
-        if device_type == 'cuda':
-            return 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
-        return 'float32'
+        name = 'float32' if device_type != 'cuda' else 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
     if name == 'float16' and device_type != 'cuda':
         raise ConfigError("dtype float16 needs cuda (its GradScaler); use float32 or bfloat16 on cpu")
-    return name
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[name]
+    return name, nullcontext() if name == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
 
 
 def open_data(data_dir, block_size):
@@ -170,9 +170,7 @@ def main(argv):
     master = rank == 0
     accum = c['gradient_accumulation_steps'] // world_size
     device_type = device.split(':')[0]
-    dtype = pick_dtype(c['dtype'], device_type)
-    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
-    autocast = nullcontext() if dtype == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
+    dtype, autocast = pick_precision(c['dtype'], device_type)
     if device_type == 'cuda':
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -211,6 +209,9 @@ def main(argv):
         return ix[rank * accum:(rank + 1) * accum]
 
     # ---- model ----
+    ckpt_path = os.path.join(out_dir, 'ckpt.pt')
+    if int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)) > 0 and os.path.exists(ckpt_path):
+        c['init_from'] = 'resume'  # torchrun restarted the group after a worker died: continue, don't start over
     iter_num, best_val_loss, checkpoint = 0, 1e9, None
     model_args = {k: c[k] for k in MODEL_KEYS if k != 'vocab_size'}
     model_args['vocab_size'] = meta.get('vocab_size', 50304)
@@ -221,7 +222,6 @@ def main(argv):
                   " (no meta.pkl: vocab_size 50304, GPT-2's padded)"))
         model = GPT(GPTConfig(**model_args))
     else:
-        ckpt_path = os.path.join(out_dir, 'ckpt.pt')
         checkpoint = load_checkpoint(ckpt_path)
         saved = checkpoint['model_args']
         explicit = {k for k in MODEL_KEYS if k in c and c[k] != DEFAULTS[k]}
@@ -291,7 +291,6 @@ def main(argv):
             'rng': capture_rng(data_rng),
         }
 
-    ckpt_path = os.path.join(out_dir, 'ckpt.pt')
     log_file = open(os.path.join(out_dir, 'log.jsonl'), 'a') if master else None
 
     def log(record):
@@ -382,7 +381,12 @@ def main(argv):
         iter_num += 1
         local_iter += 1
 
-        if stop:
+        stopping = bool(stop)
+        if ddp:  # a signal may reach the ranks at different steps: stop together, or the others hang
+            flag = torch.tensor([float(stopping)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stopping = flag.item() > 0
+        if stopping:
             if master:
                 save_checkpoint(ckpt_path, checkpoint_now())
                 print(f"stopped by signal at iter {iter_num}; checkpoint in {ckpt_path}; "

