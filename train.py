@@ -116,13 +116,20 @@ def pick_precision(name, device_type):
     return name, nullcontext() if name == 'float32' else torch.autocast(device_type=device_type, dtype=ptdtype)
 
 
-def open_data(data_dir, block_size):
-    """The memmapped token files and their metadata (vocab size, token dtype)."""
-    meta_path = os.path.join(data_dir, 'meta.pkl')
-    meta = {}
-    if os.path.exists(meta_path):
-        with open(meta_path, 'rb') as f:
-            meta = pickle.load(f)
+def read_meta(data_dir):
+    """The data's metadata (vocab_size, token dtype, char tables), {} if it has none (GPT-2 BPE defaults)."""
+    path = os.path.join(data_dir, 'meta.pkl')
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path, 'rb') as f:
+            return pickle.load(f)
+    except Exception as e:
+        raise ConfigError(f"{path} is unreadable ({type(e).__name__}); run the dataset's prepare.py again")
+
+
+def open_data(data_dir, meta, block_size):
+    """The memmapped train and val token files."""
     dtype = np.dtype(meta.get('dtype', 'uint16'))
     data = {}
     for split in ('train', 'val'):
@@ -134,7 +141,7 @@ def open_data(data_dir, block_size):
         if len(data[split]) <= block_size:
             raise ConfigError(f"{path} holds {len(data[split])} tokens, too few for block_size={block_size}; "
                               f"lower block_size or use more data")
-    return data, meta
+    return data
 
 
 def lr_at(it, c):
@@ -183,32 +190,9 @@ def main(argv):
             os.remove(os.path.join(out_dir, '.write_test'))
         except OSError as e:
             raise ConfigError(f"out_dir {out_dir} is not writable ({e.strerror}); choose another --out_dir")
-    tokens_per_iter = c['gradient_accumulation_steps'] * c['batch_size'] * c['block_size']
-    if master:
-        print(f"tokens per iteration: {tokens_per_iter:,} ({world_size} process(es) x {accum} micro-steps x "
-              f"{c['batch_size']} x {c['block_size']}), device {device}, dtype {dtype}")
-
-    # ---- data ----
-    data_dir = c['data_dir'] or os.path.join(HERE, 'data', c['dataset'])
-    data, meta = open_data(data_dir, c['block_size'])
-
-    def get_batch(split, ix):
-        d = data[split]
-        x = torch.from_numpy(np.stack([d[i:i + c['block_size']].astype(np.int64) for i in ix]))
-        y = torch.from_numpy(np.stack([d[i + 1:i + 1 + c['block_size']].astype(np.int64) for i in ix]))
-        if device_type == 'cuda':
-            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-        return x.to(device), y.to(device)
-
-    # Every rank draws the same global batch of offsets, one row per global micro-step, and takes its own rows:
-    # ranks see different data, and N ranks x A micro-steps train on exactly the batch of 1 rank x N*A.
-    data_rng = np.random.default_rng(c['seed'])
-
-    def draw_offsets():
-        ix = data_rng.integers(len(data['train']) - c['block_size'], size=(c['gradient_accumulation_steps'], c['batch_size']))
-        return ix[rank * accum:(rank + 1) * accum]
-
     # ---- model ----
+    data_dir = c['data_dir'] or os.path.join(HERE, 'data', c['dataset'])
+    meta = read_meta(data_dir)
     ckpt_path = os.path.join(out_dir, 'ckpt.pt')
     if int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0)) > 0 and os.path.exists(ckpt_path):
         c['init_from'] = 'resume'  # torchrun restarted the group after a worker died: continue, don't start over
@@ -225,10 +209,10 @@ def main(argv):
         checkpoint = load_checkpoint(ckpt_path)
         saved = checkpoint['model_args']
         explicit = {k for k in MODEL_KEYS if k in c and c[k] != DEFAULTS[k]}
+        if 'block_size' in explicit and c['block_size'] > saved['block_size']:
+            raise ConfigError(f"block_size {c['block_size']} is larger than the checkpoint's {saved['block_size']}; "
+                              f"use --block_size={saved['block_size']} or less")
         for k in ARCH_KEYS:
-            if k == 'block_size' and c[k] > saved[k]:
-                raise ConfigError(f"block_size {c[k]} is larger than the checkpoint's {saved[k]}; use "
-                                  f"--block_size={saved[k]} or less")
             if k in explicit and k != 'block_size' and c[k] != saved.get(k):
                 raise ConfigError(f"the checkpoint has {k}={saved.get(k)!r} but the config asks for {c[k]!r}; "
                                   f"drop that setting or train from scratch in another out_dir")
@@ -236,19 +220,43 @@ def main(argv):
             raise ConfigError(f"the data's vocabulary ({model_args['vocab_size']}) is larger than the model's "
                               f"vocab_size ({saved['vocab_size']}); prepare matching data")
         model_args = {**saved, **{k: c[k] for k in ('dropout', 'n_iter', 'dt', 'integrator')}}
-        model_args['block_size'] = saved['block_size']
         model = load_model(checkpoint, model_args)
-        if c['block_size'] < saved['block_size']:
+        if 'block_size' in explicit and c['block_size'] < saved['block_size']:
             model.crop_block_size(c['block_size'])
             model_args['block_size'] = c['block_size']
         iter_num, best_val_loss = checkpoint['iter_num'], checkpoint['best_val_loss']
         if master:
             print(f"resuming from {ckpt_path} at iter {iter_num}")
+    c['block_size'] = model.config.block_size  # a resumed model keeps its context unless cropped
     model.to(device)
     if master:
         n_unique = model.get_num_params()
         print(f"model: {model.config.n_layer} unique block(s) x {model.config.n_iter} iterations "
               f"({model.config.integrator}, dt={model.config.dt}), {n_unique / 1e6:.2f}M unique parameters")
+
+    tokens_per_iter = c['gradient_accumulation_steps'] * c['batch_size'] * c['block_size']
+    if master:
+        print(f"tokens per iteration: {tokens_per_iter:,} ({world_size} process(es) x {accum} micro-steps x "
+              f"{c['batch_size']} x {c['block_size']}), device {device}, dtype {dtype}")
+
+    # ---- data ----
+    data = open_data(data_dir, meta, c['block_size'])
+
+    def get_batch(split, ix):
+        d = data[split]
+        x = torch.from_numpy(np.stack([d[i:i + c['block_size']].astype(np.int64) for i in ix]))
+        y = torch.from_numpy(np.stack([d[i + 1:i + 1 + c['block_size']].astype(np.int64) for i in ix]))
+        if device_type == 'cuda':
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x.to(device), y.to(device)
+
+    # Every rank draws the same global batch of offsets, one row per global micro-step, and takes its own rows:
+    # ranks see different data, and N ranks x A micro-steps train on exactly the batch of 1 rank x N*A.
+    data_rng = np.random.default_rng(c['seed'])
+
+    def draw_offsets():
+        ix = data_rng.integers(len(data['train']) - c['block_size'], size=(c['gradient_accumulation_steps'], c['batch_size']))
+        return ix[rank * accum:(rank + 1) * accum]
 
     scaler = torch.amp.GradScaler(device_type, enabled=(dtype == 'float16'))
     optimizer = model.configure_optimizers(c['weight_decay'], c['learning_rate'], (c['beta1'], c['beta2']), device_type)
