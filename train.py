@@ -144,6 +144,20 @@ def open_data(data_dir, meta, block_size):
     return data
 
 
+def init_distributed(backend, rank, world_size):
+    restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
+    if restart == 0 or os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != 'True':
+        torch.distributed.init_process_group(backend=backend)
+        return
+    # After an elastic restart, torchrun's store still holds the dead group's addresses under the same keys, and
+    # the new processes may read those and fail to connect: give each attempt its own key space.
+    from datetime import timedelta
+    store = torch.distributed.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), world_size,
+                                       is_master=False, timeout=timedelta(minutes=10))
+    torch.distributed.init_process_group(backend=backend, store=torch.distributed.PrefixStore(f'attempt{restart}', store),
+                                         rank=rank, world_size=world_size)
+
+
 def lr_at(it, c):
     """Linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
     if not c['decay_lr']:
@@ -170,7 +184,7 @@ def main(argv):
         if device.startswith('cuda'):
             device = f'cuda:{local_rank}'
             torch.cuda.set_device(device)
-        torch.distributed.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
+        init_distributed('nccl' if device.startswith('cuda') else 'gloo', rank, world_size)
         if c['gradient_accumulation_steps'] % world_size:
             raise ConfigError(f"gradient_accumulation_steps ({c['gradient_accumulation_steps']}) must be divisible "
                               f"by the number of processes ({world_size})")
