@@ -44,6 +44,7 @@ class GPTConfig:
     n_iter: int = 1          # applications of each unique block; effective depth = n_layer * n_iter
     dt: float = 1.0          # step size of the update, in (0, 1]
     integrator: str = 'euler'
+    gelu_approximate: str = 'none'  # 'tanh' for GPT-2's own weights, which were trained with the tanh GELU
 
     def __post_init__(self):
         # every model knob is checked here, once, so a bad value fails before any tensor is made
@@ -58,6 +59,8 @@ class GPTConfig:
             raise ConfigError(f"dt must be in (0, 1], got {self.dt!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.gelu_approximate not in ('none', 'tanh'):
+            raise ConfigError(f"gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
         if self.integrator not in TABLEAUX:
             raise ConfigError(f"unknown integrator {self.integrator!r}; choose one of {', '.join(TABLEAUX)}")
 
@@ -115,7 +118,7 @@ class MLP(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate=config.gelu_approximate)
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -213,6 +216,27 @@ class GPT(nn.Module):
             logits = self.lm_head(h[:, [-1], :])  # inference: only the last position is needed
             loss = None
         return logits, loss
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, override_args=None):
+        """GPT-2 weights from Hugging Face: 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or a local directory
+        saved by transformers. A stacked model (n_iter=1, dt=1); override_args may set dropout, n_iter, dt."""
+        from transformers import GPT2LMHeadModel
+        hf = GPT2LMHeadModel.from_pretrained(name_or_path)
+        hc = hf.config
+        config = GPTConfig(block_size=hc.n_positions, vocab_size=hc.vocab_size, n_layer=hc.n_layer, n_head=hc.n_head,
+                           n_embd=hc.n_embd, bias=True, gelu_approximate='tanh', **(override_args or {}))
+        model = cls(config)
+        ours = model.state_dict()
+        theirs = {k: v for k, v in hf.state_dict().items() if not k.endswith(('.attn.bias', '.attn.masked_bias'))}
+        if set(theirs) != set(ours):
+            raise ConfigError(f"{name_or_path} is not a GPT-2 checkpoint (weights {sorted(set(theirs) ^ set(ours))[:3]} differ)")
+        # GPT-2 stores its Linear layers as Conv1D, i.e. transposed
+        transposed = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')
+        with torch.no_grad():
+            for k, v in theirs.items():
+                ours[k].copy_(v.t() if k.endswith(transposed) else v)
+        return model
 
     def crop_block_size(self, block_size):
         """Shrink the context (e.g. a pretrained 1024 model used at 256)."""

@@ -12,10 +12,11 @@ import sys
 import torch
 
 from configurator import configure
-from model import ConfigError, load_checkpoint, load_model
-from train import HERE, pick_device, pick_precision
+from model import GPT, ConfigError, load_checkpoint, load_model
+from train import HERE, is_pretrained, pick_device, pick_precision
 
 DEFAULTS = dict(
+    init_from='resume',    # 'resume' (the checkpoint in out_dir), or GPT-2 weights: gpt2, gpt2-xl, a transformers dir
     out_dir='out',
     start="\n",            # prompt text, or FILE:path to read it from a file
     num_samples=10,
@@ -35,7 +36,7 @@ def codec(train_config):
     """encode/decode for the checkpoint's data: its meta.pkl (characters) or GPT-2 BPE."""
     data_dir = train_config.get('data_dir') or os.path.join(HERE, 'data', train_config.get('dataset', ''))
     meta_path = os.path.join(data_dir, 'meta.pkl')
-    if os.path.exists(meta_path):
+    if train_config and os.path.exists(meta_path):
         with open(meta_path, 'rb') as f:
             meta = pickle.load(f)
         if 'stoi' in meta:
@@ -64,18 +65,20 @@ def main(argv):
     _, autocast = pick_precision(c['dtype'], device_type)
     torch.manual_seed(c['seed'])
 
-    checkpoint = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
-    model_args = dict(checkpoint['model_args'])
-    for key in ('n_iter', 'dt'):
-        if c[key]:
-            model_args[key] = c[key]
-    model = load_model(checkpoint, model_args)
+    depth = {key: c[key] for key in ('n_iter', 'dt') if c[key]}  # test-time depth: same weights, other n_iter/dt
+    if is_pretrained(c['init_from']):
+        model, train_config = GPT.from_pretrained(c['init_from'], depth), {}
+    elif c['init_from'] == 'resume':
+        checkpoint = load_checkpoint(os.path.join(c['out_dir'], 'ckpt.pt'))
+        model, train_config = load_model(checkpoint, {**checkpoint['model_args'], **depth}), checkpoint.get('config', {})
+    else:
+        raise ConfigError(f"init_from must be 'resume' or GPT-2 weights (gpt2, ..., a directory), got {c['init_from']!r}")
     model.eval().to(device)
     if c['compile']:
         for block in model.transformer.h:
             block.compile()
 
-    encode, decode = codec(checkpoint.get('config', {}))
+    encode, decode = codec(train_config)
     start = c['start']
     if start.startswith('FILE:'):
         path = start[5:]

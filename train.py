@@ -15,6 +15,7 @@ import sys
 import time
 import json
 from contextlib import nullcontext
+from dataclasses import fields
 
 import numpy as np
 import torch
@@ -86,12 +87,17 @@ def check_config(c):
     for key in ('max_iters', 'warmup_iters', 'lr_decay_iters', 'learning_rate', 'min_lr', 'weight_decay', 'grad_clip'):
         if c[key] < 0:
             raise ConfigError(f"{key} must be >= 0, got {c[key]}")
-    if c['init_from'] not in ('scratch', 'resume'):
-        raise ConfigError(f"init_from must be 'scratch' or 'resume', got {c['init_from']!r}")
+    if c['init_from'] not in ('scratch', 'resume') and not is_pretrained(c['init_from']):
+        raise ConfigError(f"init_from must be 'scratch', 'resume', a GPT-2 name (gpt2, gpt2-medium, gpt2-large, "
+                          f"gpt2-xl) or a transformers directory, got {c['init_from']!r}")
     if c['wandb_mode'] not in ('online', 'offline', 'disabled'):
         raise ConfigError(f"wandb_mode must be online, offline or disabled, got {c['wandb_mode']!r}")
     if c['dtype'] not in ('auto', 'float32', 'bfloat16', 'float16'):
         raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {c['dtype']!r}")
+
+
+def is_pretrained(init_from):
+    return init_from in ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl') or os.path.isdir(init_from)
 
 
 def pick_device(name):
@@ -219,6 +225,14 @@ def main(argv):
             print("initializing a new model from scratch" + ("" if 'vocab_size' in meta else
                   " (no meta.pkl: vocab_size 50304, GPT-2's padded)"))
         model = GPT(GPTConfig(**model_args))
+    elif is_pretrained(c['init_from']):
+        if master:
+            print(f"initializing from GPT-2 weights: {c['init_from']}")
+        model = GPT.from_pretrained(c['init_from'], {k: c[k] for k in ('dropout', 'n_iter', 'dt', 'integrator')})
+        model_args = {f.name: getattr(model.config, f.name) for f in fields(model.config)}
+        if c['block_size'] < model.config.block_size:
+            model.crop_block_size(c['block_size'])
+            model_args['block_size'] = c['block_size']
     else:
         checkpoint = load_checkpoint(ckpt_path)
         saved = checkpoint['model_args']

@@ -193,3 +193,18 @@ def test_generate_length_and_greedy_determinism():
     # greedy equals argmax of a full forward on the window
     logits, _ = model(out[:, -17:-1])
     assert out[0, -1].item() == logits[0, -1].argmax().item()
+
+
+def test_gpt2_weights_from_a_local_transformers_directory(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(n_positions=32, n_embd=48, n_layer=3, n_head=4, vocab_size=101)).eval()
+    hf.save_pretrained(tmp_path)
+    model = GPT.from_pretrained(str(tmp_path)).eval()
+    assert (model.config.n_layer, model.config.n_embd, model.config.block_size) == (3, 48, 32)
+    idx = torch.randint(0, 101, (2, 20), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ours = model(idx, idx)[0]
+        theirs = hf(idx).logits
+    assert (ours - theirs).abs().max().item() < 1e-4
+    assert model.get_num_params(non_embedding=False) == sum(p.numel() for p in hf.parameters())

