@@ -1,7 +1,4 @@
-# Evaluate the pretrained gpt2-large weights on OpenWebText (loss on the fixed eval batches):
-#   python train.py config/eval_gpt2-large.py
-batch_size = 8
-eval_iters = 500  # more batches for a tighter estimate
-eval_only = True
-wandb_log = False
+# Evaluate the pretrained gpt2-large weights on OpenWebText: python train.py config/eval_gpt2-large.py
+import os
+exec(open(os.path.join(os.path.dirname(__file__), 'eval_gpt2.py')).read())
 init_from = 'gpt2-large'
