@@ -45,9 +45,18 @@ class GPTConfig:
     dt: float = 1.0          # step size of the update, in (0, 1]
     integrator: str = 'euler'
     gelu_approximate: str = 'none'  # 'tanh' for GPT-2's own weights, which were trained with the tanh GELU
+    # recurrent depth as a feature (all off by default)
+    learn_dt: bool = False   # one learned dt per application, sigmoid-parametrised in (0, 1), starting at dt
+    iter_embd: bool = False  # a learned per-iteration vector added to h before each application
+    backprop_iters: int = 0  # > 0: backprop only through the last k iterations of each block (see recur)
+    checkpoint_blocks: bool = False  # recompute each application in backward instead of storing activations
+    exit_tol: float = 0.0    # inference: a token stops iterating once ||h' - h|| / ||h|| < exit_tol (0: never)
+    n_iter_table: int = 0    # entries of the per-iteration tables (learned dt, iteration embedding); 0: n_iter
 
     def __post_init__(self):
         # every model knob is checked here, once, so a bad value fails before any tensor is made
+        if self.n_iter_table == 0:  # fixed at training time, so the weights still load at another test-time n_iter
+            self.n_iter_table = self.n_iter
         for name in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'n_iter'):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -63,6 +72,12 @@ class GPTConfig:
             raise ConfigError(f"gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
         if self.integrator not in TABLEAUX:
             raise ConfigError(f"unknown integrator {self.integrator!r}; choose one of {', '.join(TABLEAUX)}")
+        if self.learn_dt and self.dt >= 1.0:
+            raise ConfigError("learn_dt keeps dt inside (0, 1), so it cannot start at dt=1.0; set e.g. --dt=0.5")
+        if not isinstance(self.backprop_iters, int) or self.backprop_iters < 0:
+            raise ConfigError(f"backprop_iters must be an integer >= 0 (0: all iterations), got {self.backprop_iters!r}")
+        if not self.exit_tol >= 0.0:
+            raise ConfigError(f"exit_tol must be >= 0 (0: no early exit), got {self.exit_tol!r}")
 
     @property
     def n_stages(self):
@@ -103,12 +118,26 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head = config.n_head
 
-    def forward(self, x):
+    def qkv(self, x, kv=None):
+        """Queries, keys and values as (B, heads, T, head_dim); with a cache slot kv, the keys and values of the
+        earlier positions are prepended and the slot is extended."""
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_dropout if self.training else 0.0,
-                                           is_causal=True)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in self.c_attn(x).split(C, dim=2))
+        if kv is not None:
+            if kv:
+                k, v = torch.cat((kv['k'], k), dim=2), torch.cat((kv['v'], v), dim=2)
+            kv['k'], kv['v'] = k, v
+        return q, k, v
+
+    def forward(self, x, kv=None):
+        B, T, C = x.size()
+        q, k, v = self.qkv(x, kv)
+        past = k.size(2) - T
+        mask = None
+        if past and T > 1:  # new queries see all cached positions and the causal part of their own
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=not past and T > 1,
+                                           dropout_p=self.attn_dropout if self.training else 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -136,10 +165,22 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, kv=None):
+        x = x + self.attn(self.ln_1(x), kv)
         x = x + self.mlp(self.ln_2(x))
         return x
+
+
+class KVCache:
+    """Keys and values for generation, one slot per APPLICATION (block, iteration, integrator stage): each
+    application sees a different h, so each has keys and values of its own."""
+
+    def __init__(self):
+        self.slots = {}
+        self.length = 0  # positions cached so far
+
+    def slot(self, *application):
+        return self.slots.setdefault(application, {})
 
 
 class GPT(nn.Module):
@@ -156,6 +197,11 @@ class GPT(nn.Module):
         ))
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
+        if config.iter_embd:
+            self.transformer.wie = nn.Embedding(config.n_iter_table, config.n_embd)
+        if config.learn_dt:
+            logit = math.log(config.dt / (1 - config.dt))
+            self.dt_logit = nn.Parameter(torch.full((config.n_layer, config.n_iter_table), logit))
 
         self.apply(self._init_weights)
         # Residual projections write into the stream once per APPLICATION, so GPT-2's 1/sqrt(2 * depth) rule
@@ -165,6 +211,9 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith('c_proj.weight'):
                 torch.nn.init.normal_(p, mean=0.0, std=std)
+        if config.iter_embd:  # zero: the model starts as the plain recurrence and learns to tell iterations apart
+            torch.nn.init.zeros_(self.transformer.wie.weight)
+        self.update_norms = None  # set to [] to record each iteration's mean relative update (diagnostics)
 
     def get_num_params(self, non_embedding=True):
         """Unique parameters: a shared block counts once however often it is applied (parameters() dedups).
@@ -182,31 +231,80 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def step(self, block, h):
-        """One integrator step of g(h) = block(h) - h with step size dt."""
+    def step(self, block, h, dt, kv=None, frozen=None):
+        """One integrator step of g(x) = block(x) - x with step size dt. kv: the cache slot of each stage.
+        frozen: (B, T, 1) tokens that exited early; their stage inputs stay h, so their keys and values are h's."""
         a, b = TABLEAUX[self.config.integrator]
-        dt = self.config.dt
         ks = []
-        for a_i in a:
+        for stage, a_i in enumerate(a):
             x = h
             for a_ij, k in zip(a_i, ks):
                 if a_ij:
                     x = x + (dt * a_ij) * k
-            ks.append(block(x) - x)
+            if frozen is not None:
+                x = torch.where(frozen, h, x)
+            kv_s = kv[stage] if kv else None
+            if self.config.checkpoint_blocks and self.training and torch.is_grad_enabled():
+                y = torch.utils.checkpoint.checkpoint(block, x, kv_s, use_reentrant=False)
+            else:
+                y = block(x, kv_s)
+            ks.append(y - x)
         for b_i, k in zip(b, ks):
             if b_i:
                 h = h + (dt * b_i) * k
         return h
 
-    def forward(self, idx, targets=None):
+    def recur(self, h, cache=None):
+        """The depth loop: each unique block applied n_iter times. Beyond the iterations it was trained with
+        (test-time depth), learned dt and iteration embeddings reuse their last entry."""
+        cfg = self.config
+        stages = range(cfg.n_stages)
+        exit_tol = 0.0 if self.training else cfg.exit_tol
+        no_grad_iters = cfg.n_iter - cfg.backprop_iters if cfg.backprop_iters and self.training else 0
+        self.iters_used = torch.zeros(h.shape[:2], device=h.device)
+        for l, block in enumerate(self.transformer.h):
+            frozen = torch.zeros(*h.shape[:2], 1, dtype=torch.bool, device=h.device) if exit_tol else None
+            h_in = h
+            for i in range(cfg.n_iter):
+                if no_grad_iters and i == no_grad_iters:
+                    # Truncated backprop: the first iterations ran without a graph. Their net change passes the
+                    # gradient straight through (as if their Jacobian were the identity), so the embeddings and
+                    # earlier blocks still learn; cutting the graph here would leave wpe with no gradient at all.
+                    h = h_in + (h - h_in).detach()
+                kv = [cache.slot(l, i, s) for s in stages] if cache is not None else None
+                if frozen is not None and frozen.all():  # every token has exited this block
+                    if kv:  # later positions attend to these tokens at every application: give them h's keys
+                        for slot in kv:
+                            block.attn.qkv(block.ln_1(h), slot)
+                    continue
+                j = min(i, cfg.n_iter_table - 1)
+                x = h + self.transformer.wie.weight[j] if cfg.iter_embd else h
+                dt = torch.sigmoid(self.dt_logit[l, j]) if cfg.learn_dt else cfg.dt
+                with torch.set_grad_enabled(torch.is_grad_enabled() and i >= no_grad_iters):
+                    h_new = self.step(block, x, dt, kv, frozen)
+                if frozen is not None or self.update_norms is not None:
+                    rel = (h_new - h).norm(dim=-1) / h.norm(dim=-1).clamp_min(1e-12)
+                    if self.update_norms is not None:
+                        self.update_norms.append((l, i, rel.detach().mean()))
+                if frozen is not None:
+                    self.iters_used += ~frozen[..., 0]
+                    h_new = torch.where(frozen, h, h_new)
+                    frozen = frozen | (rel < exit_tol)[..., None]
+                else:
+                    self.iters_used += 1
+                h = h_new
+        return h
+
+    def forward(self, idx, targets=None, cache=None):
         device = idx.device
         b, t = idx.size()
-        assert t <= self.config.block_size, f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}"
-        pos = torch.arange(0, t, dtype=torch.long, device=device)
+        past = cache.length if cache is not None else 0
+        assert past + t <= self.config.block_size, f"Cannot forward sequence of length {past + t}, block size is only {self.config.block_size}"
+        pos = torch.arange(past, past + t, dtype=torch.long, device=device)
         h = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block in self.transformer.h:
-            for _ in range(self.config.n_iter):
-                h = self.step(block, h)
+        h = self.recur(h, cache)
+        if cache is not None:
+            cache.length += t
         h = self.transformer.ln_f(h)
 
         if targets is not None:
@@ -269,11 +367,23 @@ class GPT(nn.Module):
         return flops_per_iter / seconds_per_iter / peak_flops
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
-        """Sample max_new_tokens continuations of idx (b, t), feeding each prediction back in."""
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, kv_cache=True):
+        """Sample max_new_tokens continuations of idx (b, t), feeding each prediction back in.
+        With kv_cache, each new token runs through the model alone against cached keys and values. When the
+        cache reaches block_size (the position table ends there), it is rebuilt from the last block_size // 2
+        tokens, so past block_size a token sees between half and all of block_size of context, where the
+        uncached path always sees block_size. Up to block_size both give the same tokens."""
+        bs = self.config.block_size
+        cache = None
         for _ in range(max_new_tokens):
-            idx_cond = idx if idx.size(1) <= self.config.block_size else idx[:, -self.config.block_size:]
-            logits, _ = self(idx_cond)
+            if not kv_cache:
+                logits, _ = self(idx[:, -bs:])
+            elif cache is None or cache.length == bs:
+                window = idx[:, -bs:] if cache is None else idx[:, -(bs // 2):]
+                cache = KVCache()
+                logits, _ = self(window, cache=cache)
+            else:
+                logits, _ = self(idx[:, -1:], cache=cache)
             logits = logits[:, -1, :] / temperature
             if top_k is not None:
                 v, _ = torch.topk(logits, min(top_k, logits.size(-1)))

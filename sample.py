@@ -29,6 +29,8 @@ DEFAULTS = dict(
     compile=False,
     n_iter=0,              # 0: as trained; otherwise apply each block this many times (test-time depth)
     dt=0.0,                # 0: as trained
+    exit_tol=0.0,          # > 0: a token stops iterating once its relative update falls below this (adaptive depth)
+    kv_cache=True,         # cache keys/values per application: one token per step instead of the whole window
 )
 
 
@@ -65,7 +67,7 @@ def main(argv):
     _, autocast = pick_precision(c['dtype'], device_type)
     torch.manual_seed(c['seed'])
 
-    depth = {key: c[key] for key in ('n_iter', 'dt') if c[key]}  # test-time depth: same weights, other n_iter/dt
+    depth = {key: c[key] for key in ('n_iter', 'dt', 'exit_tol') if c[key]}  # test-time depth: same weights
     if is_pretrained(c['init_from']):
         model, train_config = GPT.from_pretrained(c['init_from'], depth), {}
     elif c['init_from'] == 'resume':
@@ -92,7 +94,8 @@ def main(argv):
 
     with torch.no_grad(), autocast:
         for _ in range(c['num_samples']):
-            y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None)
+            y = model.generate(x, c['max_new_tokens'], temperature=c['temperature'], top_k=c['top_k'] or None,
+                               kv_cache=c['kv_cache'])
             print(decode(y[0].tolist()))
             print('---------------')
     return 0

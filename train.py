@@ -53,6 +53,17 @@ DEFAULTS = dict(
     n_iter=1,
     dt=1.0,
     integrator='euler',
+    learn_dt=False,            # see GPTConfig for these five
+    iter_embd=False,
+    backprop_iters=0,
+    checkpoint_blocks=False,
+    exit_tol=0.0,
+    # randomised depth: draw each iteration's n_iter ('uniform' over [n_iter_min, n_iter_max], or Huginn's
+    # 'poisson_lognormal' around n_iter); evaluation always runs at n_iter
+    depth_sampler='fixed',
+    n_iter_min=1,
+    n_iter_max=0,              # 0: 2 x n_iter
+    depth_sigma=0.5,           # spread of the log-normal rate
     # AdamW
     learning_rate=6e-4,
     max_iters=600000,
@@ -73,8 +84,11 @@ DEFAULTS = dict(
     peak_flops=0.0,            # device peak FLOP/s for MFU; 0 = known GPU table or a measured CPU matmul
     max_bad_steps=10,          # stop after this many non-finite losses/gradients in a row
 )
-ARCH_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size')  # fixed by a checkpoint's weights
-MODEL_KEYS = ARCH_KEYS + ('dropout', 'n_iter', 'dt', 'integrator')              # the rest may change on resume
+# fixed by a checkpoint's weights
+ARCH_KEYS = ('n_layer', 'n_head', 'n_embd', 'block_size', 'bias', 'vocab_size', 'learn_dt', 'iter_embd')
+# the rest may change on resume (test-time depth, other integrator, memory settings)
+FREE_KEYS = ('dropout', 'n_iter', 'dt', 'integrator', 'backprop_iters', 'checkpoint_blocks', 'exit_tol')
+MODEL_KEYS = ARCH_KEYS + FREE_KEYS
 EVAL_SEED = 1234  # eval batches depend on this alone, so val losses compare across runs, seeds and resumes
 
 
@@ -87,6 +101,15 @@ def check_config(c):
     for key in ('max_iters', 'warmup_iters', 'lr_decay_iters', 'learning_rate', 'min_lr', 'weight_decay', 'grad_clip'):
         if c[key] < 0:
             raise ConfigError(f"{key} must be >= 0, got {c[key]}")
+    if c['depth_sampler'] not in ('fixed', 'uniform', 'poisson_lognormal'):
+        raise ConfigError(f"depth_sampler must be fixed, uniform or poisson_lognormal, got {c['depth_sampler']!r}")
+    if c['depth_sampler'] != 'fixed':
+        hi = c['n_iter_max'] or 2 * c['n_iter']
+        if not 1 <= c['n_iter_min'] <= c['n_iter'] <= hi:
+            raise ConfigError(f"randomised depth needs 1 <= n_iter_min <= n_iter <= n_iter_max, got "
+                              f"{c['n_iter_min']}, {c['n_iter']}, {hi}")
+        if c['depth_sigma'] <= 0:
+            raise ConfigError(f"depth_sigma must be > 0, got {c['depth_sigma']}")
     if c['init_from'] not in ('scratch', 'resume') and not is_pretrained(c['init_from']):
         raise ConfigError(f"init_from must be 'scratch', 'resume', a GPT-2 name (gpt2, gpt2-medium, gpt2-large, "
                           f"gpt2-xl) or a transformers directory, got {c['init_from']!r}")
@@ -164,6 +187,21 @@ def init_distributed(backend, rank, world_size):
                                          rank=rank, world_size=world_size)
 
 
+def draw_n_iter(c, it):
+    """The training depth of iteration it: a pure function of (seed, it), so every DDP rank draws the same and a
+    resumed run continues the same sequence. Per-block compilation means no recompile for a new draw."""
+    if c['depth_sampler'] == 'fixed':
+        return c['n_iter']
+    rng = np.random.default_rng([c['seed'], it])
+    hi = c['n_iter_max'] or 2 * c['n_iter']
+    if c['depth_sampler'] == 'uniform':
+        n = rng.integers(c['n_iter_min'], hi + 1)
+    else:  # Poisson with a log-normal rate whose mean is n_iter (Geiping et al. 2025, "Huginn")
+        rate = math.exp(rng.normal(math.log(c['n_iter']) - c['depth_sigma'] ** 2 / 2, c['depth_sigma']))
+        n = rng.poisson(rate)
+    return int(min(max(n, c['n_iter_min']), hi))
+
+
 def lr_at(it, c):
     """Linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
     if not c['decay_lr']:
@@ -228,11 +266,9 @@ def main(argv):
     elif is_pretrained(c['init_from']):
         if master:
             print(f"initializing from GPT-2 weights: {c['init_from']}")
-        model = GPT.from_pretrained(c['init_from'], {k: c[k] for k in ('dropout', 'n_iter', 'dt', 'integrator')})
-        model_args = {f.name: getattr(model.config, f.name) for f in fields(model.config)}
+        model = GPT.from_pretrained(c['init_from'], {k: c[k] for k in FREE_KEYS})
         if c['block_size'] < model.config.block_size:
             model.crop_block_size(c['block_size'])
-            model_args['block_size'] = c['block_size']
     else:
         checkpoint = load_checkpoint(ckpt_path)
         saved = checkpoint['model_args']
@@ -247,15 +283,14 @@ def main(argv):
         if model_args['vocab_size'] > saved['vocab_size']:
             raise ConfigError(f"the data's vocabulary ({model_args['vocab_size']}) is larger than the model's "
                               f"vocab_size ({saved['vocab_size']}); prepare matching data")
-        model_args = {**saved, **{k: c[k] for k in ('dropout', 'n_iter', 'dt', 'integrator')}}
-        model = load_model(checkpoint, model_args)
+        model = load_model(checkpoint, {**saved, **{k: c[k] for k in FREE_KEYS}})
         if 'block_size' in explicit and c['block_size'] < saved['block_size']:
             model.crop_block_size(c['block_size'])
-            model_args['block_size'] = c['block_size']
         iter_num, best_val_loss = checkpoint['iter_num'], checkpoint['best_val_loss']
         if master:
             print(f"resuming from {ckpt_path} at iter {iter_num}")
     c['block_size'] = model.config.block_size  # a resumed model keeps its context unless cropped
+    model_args = {f.name: getattr(model.config, f.name) for f in fields(model.config)}  # what the checkpoint stores
     model.to(device)
     if master:
         n_unique = model.get_num_params()
@@ -305,9 +340,14 @@ def main(argv):
 
     @torch.no_grad()
     def estimate_loss():
+        """Mean loss on the fixed eval batches at the configured depth; on val also each iteration's mean relative
+        update ||h' - h|| / ||h|| (the convergence diagnostics) and, with exit_tol, the iterations used."""
         out = {}
         model.eval()
+        raw_model.config.n_iter = c['n_iter']
         for split in ('train', 'val'):
+            raw_model.update_norms = [] if split == 'val' else None
+            iters = 0.0
             rng = np.random.default_rng([EVAL_SEED, split == 'val'])
             losses = torch.zeros(c['eval_iters'])
             for k in range(c['eval_iters']):
@@ -315,7 +355,12 @@ def main(argv):
                 with autocast:
                     _, loss = model(X, Y)
                 losses[k] = loss.item()
+                iters += raw_model.iters_used.mean().item() / raw_model.config.n_layer / c['eval_iters']
             out[split] = losses.mean().item()
+        norms = torch.stack([r for _, _, r in raw_model.update_norms]).view(c['eval_iters'], -1).mean(0).tolist()
+        out['update_norms'] = [round(r, 5) for r in norms]
+        out['mean_iters'] = iters
+        raw_model.update_norms = None
         model.train()
         return out
 
@@ -359,10 +404,19 @@ def main(argv):
         if (iter_num % c['eval_interval'] == 0 or c['eval_only']) and master:
             losses = estimate_loss()
             print(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-            log({'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val']})
+            norms = losses['update_norms']
+            rates = [b / a for a, b in zip(norms, norms[1:]) if a > 0]
+            contraction = math.prod(rates) ** (1 / len(rates)) if rates else float('nan')
+            if len(norms) > 1:
+                print(f"  relative update per iteration: {' '.join(f'{r:.3g}' for r in norms)}"
+                      f" (contraction {contraction:.3f})" + (f", mean iterations {losses['mean_iters']:.2f}"
+                                                             if c['exit_tol'] else ""))
+            log({'iter': iter_num, 'train_loss': losses['train'], 'val_loss': losses['val'], 'update_norms': norms,
+                 'contraction': contraction, 'mean_iters': losses['mean_iters']})
             if c['wandb_log']:
                 wandb.log({'iter': iter_num, 'train/loss': losses['train'], 'val/loss': losses['val'], 'lr': lr,
-                           'mfu': running_mfu * 100})
+                           'mfu': running_mfu * 100, 'val/contraction': contraction,
+                           **{f'val/update_norm_{i}': r for i, r in enumerate(norms)}})
             if (losses['val'] < best_val_loss or c['always_save_checkpoint']) and not c['eval_only']:
                 best_val_loss = min(best_val_loss, losses['val'])
                 if iter_num > 0:
@@ -371,6 +425,7 @@ def main(argv):
         if c['eval_only']:
             break
 
+        raw_model.config.n_iter = draw_n_iter(c, iter_num)
         loss_sum = torch.zeros((), device=device)
         for micro_step, ix in enumerate(draw_offsets()):
             X, Y = get_batch('train', ix)
@@ -411,7 +466,7 @@ def main(argv):
                     mfu = raw_model.estimate_mfu(c['batch_size'] * accum, elapsed, peak)  # per device
                     running_mfu = mfu if running_mfu == -1.0 else 0.9 * running_mfu + 0.1 * mfu
                 print(f"iter {iter_num}: loss {lossf:.4f}, time {elapsed * 1000:.2f}ms, mfu {running_mfu * 100:.2f}%")
-                log({'iter': iter_num, 'loss': lossf, 'lr': lr, 'ms': elapsed * 1000,
+                log({'iter': iter_num, 'loss': lossf, 'lr': lr, 'ms': elapsed * 1000, 'n_iter': raw_model.config.n_iter,
                      'tokens_per_s': tokens_per_iter / elapsed, 'mfu': running_mfu})
         iter_num += 1
         local_iter += 1
