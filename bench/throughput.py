@@ -6,7 +6,8 @@ Training throughput, stacked vs SCORE at equal effective depth, eager vs compile
     python bench/throughput.py --quick              # a few iterations, for the test suite
 
 For each depth T: stack-T (T blocks x 1) and SCORE (1 block x T, dt 0.5), each eager, with the shared block
-compiled (what train.py --compile=True does), and with the whole model compiled. The timed iterations run
+compiled (what train.py --compile=True does), and with the whole model compiled; and SCORE's memory savers,
+eager: truncated backprop through the last T/4 iterations, and activation checkpointing of the block. The timed iterations run
 round-robin over the variants, so a load change on a shared machine hits all of them alike. Prints a markdown
 table (ms/iter, tokens/s, MFU by applications, activation memory, compile time) and writes
 bench/results/throughput.{md,csv}.
@@ -134,6 +135,11 @@ def main():
                        n_head=a.n_head, n_embd=a.n_embd, dropout=0.0, bias=False)
             for mode in a.modes.split(','):
                 variants.append(Variant(f'{name} {n_layer}x{n_iter}', depth, mode, cfg, a, device_type))
+        # memory savers for deep recurrence, against full backprop (the eager SCORE row above)
+        score = dict(cfg, n_layer=1, n_iter=depth, dt=0.5)
+        k = max(1, depth // 4)
+        variants.append(Variant(f'score 1x{depth} backprop last {k}', depth, 'eager', dict(score, backprop_iters=k), a, device_type))
+        variants.append(Variant(f'score 1x{depth} checkpointed', depth, 'eager', dict(score, checkpoint_blocks=True), a, device_type))
 
     for v in variants:  # untimed warm-up: compilation happens here
         step(v, x, y, autocast)
@@ -172,9 +178,9 @@ def main():
             'compile_s': v.compile_s, 'recompile_at_2x_n_iter_s': v.deeper_s,
         })
     for r in rows:  # ratios against the side-by-side partners
-        r['vs_eager'] = round(base[(r['variant'], r['depth'])] / r['ms_per_iter'], 3)
+        r['vs_eager'] = round(base.get((r['variant'], r['depth']), r['ms_per_iter']) / r['ms_per_iter'], 3)
     for r in rows:
-        if r['variant'].startswith('score'):
+        if r['variant'].startswith('score') and r['variant'].count(' ') == 1:
             stack = next(s for s in rows if s['depth'] == r['depth'] and s['mode'] == r['mode'] and s['variant'].startswith('stack'))
             r['score_vs_stack_tokens'] = round(r['tokens_per_s'] / stack['tokens_per_s'], 3)
         else:

@@ -18,8 +18,8 @@ TINY = ['--device=cpu', '--block_size=32', '--batch_size=8', '--n_layer=1', '--n
 
 def run(script, *args, check=True, env=None, timeout=300):
     """Run an entry point of the repo as a user would, offline."""
-    full_env = dict(os.environ, HF_DATASETS_OFFLINE='1', HF_HUB_OFFLINE='1', WANDB_MODE='disabled',
-                    OMP_NUM_THREADS='1', **(env or {}))
+    full_env = dict(os.environ, HF_DATASETS_OFFLINE='1', HF_HUB_OFFLINE='1', WANDB_MODE='disabled', OMP_NUM_THREADS='1')
+    full_env.update(env or {})
     proc = subprocess.run([sys.executable, os.path.join(REPO, script), *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
