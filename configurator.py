@@ -10,6 +10,7 @@ ConfigError with one line that says what to type instead.
 import ast
 import difflib
 import os
+import sys
 
 from model import ConfigError
 
@@ -57,3 +58,12 @@ def configure(defaults, argv):
                 value = text  # --out_dir=123 means the string '123'
             config[key] = _check(key, value, defaults, f"--{key}")
     return config
+
+
+def cli(main):
+    """Run an entry point's main(argv): a ConfigError becomes one 'error: ...' line on stderr and exit code 2."""
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

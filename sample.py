@@ -8,10 +8,9 @@ Decodes with the dataset's meta.pkl (character level) when the checkpoint's data
 """
 import os
 import pickle
-import sys
 import torch
 
-from configurator import configure
+from configurator import cli, configure
 from model import GPT, ConfigError, compile_blocks, load_checkpoint, load_model
 from train import HERE, is_pretrained, pick_device, pick_precision
 
@@ -102,8 +101,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli(main)

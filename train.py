@@ -20,7 +20,7 @@ from dataclasses import fields
 import numpy as np
 import torch
 
-from configurator import configure
+from configurator import cli, configure
 from model import GPT, GPTConfig, ConfigError, compile_blocks, device_peak_flops, save_checkpoint, load_checkpoint, load_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -510,8 +510,4 @@ def restore_rng(state, data_rng):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli(main)

@@ -10,7 +10,6 @@ rebuilt as it slides). Speed does not depend on the weights, so random ones are 
 Repeats run round-robin over the variants; the table gives the median. Writes bench/results/sample_speed.{md,csv}.
 """
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -20,6 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from model import GPT, GPTConfig, load_checkpoint, load_model  # noqa: E402
+from bench import report  # noqa: E402
 
 
 def parse():
@@ -78,17 +78,8 @@ def main():
                      'tokens_per_s_cache': round(a.max_new_tokens / cached, 1),
                      'tokens_per_s_no_cache': round(a.max_new_tokens / uncached, 1),
                      'speedup': round(uncached / cached, 2), 'same_tokens_within_block': same[name]})
-    os.makedirs(a.out, exist_ok=True)
-    keys = list(rows[0])
-    with open(os.path.join(a.out, 'sample_speed.csv'), 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    table = '\n'.join(['| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)] +
-                      ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows])
-    with open(os.path.join(a.out, 'sample_speed.md'), 'w') as f:
-        f.write(f"`python bench/sample_speed.py {' '.join(sys.argv[1:])}`: torch {torch.__version__}, {a.device}, "
-                f"{torch.get_num_threads()} threads, median of {a.repeats} round-robin repeats\n\n{table}\n")
+    table = report.write(a.out, 'sample_speed', rows, f": torch {torch.__version__}, {a.device}, "
+                         f"{torch.get_num_threads()} threads, median of {a.repeats} round-robin repeats")
     print(table)
 
 

@@ -13,7 +13,6 @@ validation batches, for eval-time n_iter = 1 .. 12 (3x the training depth):
 Writes bench/results/test_time_depth.{md,csv,png}.
 """
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from model import load_checkpoint, load_model  # noqa: E402
 from train import EVAL_SEED  # noqa: E402
+from bench import report  # noqa: E402
 
 RECIPE = ['--device=cpu', '--block_size=64', '--batch_size=12', '--n_layer=1', '--n_head=4', '--n_embd=128',
           '--n_iter=4', '--dt=0.5', '--dropout=0.0', '--max_iters=2000', '--lr_decay_iters=2000', '--eval_iters=20',
@@ -102,11 +102,7 @@ def main():
             rows.append({'model': name, 'eval_n_iter': depths[-1], 'exit_tol': tol, 'val_loss': round(loss, 4),
                          'mean_iters': round(iters, 2)})
 
-    os.makedirs(a.out, exist_ok=True)
-    with open(os.path.join(a.out, 'test_time_depth.csv'), 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    report.write(a.out, 'test_time_depth', rows)  # the csv; the md below holds the wider tables
     names = list(MODELS)
     lines = [f"`python bench/test_time_depth.py {' '.join(sys.argv[1:])}` (trained at n_iter=4; val loss on "
              f"{batches} fixed batches)\n", '| eval n_iter | ' + ' | '.join(names) + ' |', '|---|' + '---|' * len(names)]

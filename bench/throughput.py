@@ -13,7 +13,6 @@ table (ms/iter, tokens/s, MFU by applications, activation memory, compile time) 
 bench/results/throughput.{md,csv}.
 """
 import argparse
-import csv
 import multiprocessing
 import os
 import platform
@@ -25,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from model import GPT, GPTConfig, compile_blocks, device_peak_flops  # noqa: E402
+from bench import report  # noqa: E402
 
 
 def parse():
@@ -186,20 +186,9 @@ def main():
         else:
             r['score_vs_stack_tokens'] = ''
 
-    os.makedirs(a.out, exist_ok=True)
-    keys = list(rows[0])
-    with open(os.path.join(a.out, 'throughput.csv'), 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-    lines = ['| ' + ' | '.join(keys) + ' |', '|' + '---|' * len(keys)]
-    lines += ['| ' + ' | '.join(str(r[k]) for k in keys) + ' |' for r in rows]
-    table = '\n'.join(lines)
-    header = (f"`python bench/throughput.py {' '.join(sys.argv[1:])}`: torch {torch.__version__}, device {a.device}, "
-              f"{torch.get_num_threads()} threads, block {a.block_size}, batch {a.batch_size}, n_embd {a.n_embd}, "
-              f"median of {a.rounds} round-robin rounds x {a.iters} iterations\n\n")
-    with open(os.path.join(a.out, 'throughput.md'), 'w') as f:
-        f.write(header + table + '\n')
+    note = (f": torch {torch.__version__}, device {a.device}, {torch.get_num_threads()} threads, block {a.block_size}, "
+            f"batch {a.batch_size}, n_embd {a.n_embd}, median of {a.rounds} round-robin rounds x {a.iters} iterations")
+    table = report.write(a.out, 'throughput', rows, note)
     print(table)
 
 

@@ -2,7 +2,6 @@ import math
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from model import GPT, GPTConfig, ConfigError, TABLEAUX, load_model
 

@@ -1,5 +1,4 @@
 """A run is never lost: atomic checkpoints, signals, non-finite steps, fixed evaluation batches."""
-import json
 import math
 import os
 import signal

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
-from configurator import configure  # noqa: E402
+from configurator import cli, configure  # noqa: E402
 from data.gpt2_bpe import gpt2_encoding  # noqa: E402
 from model import ConfigError  # noqa: E402
 
@@ -96,8 +96,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli(main)
