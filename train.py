@@ -174,10 +174,11 @@ def open_data(data_dir, meta, block_size):
 
 
 def init_distributed(backend, rank, world_size):
+    """Join the process group; returns the store it was given, if any, to be released after the group."""
     restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', 0))
     if restart == 0 or os.environ.get('TORCHELASTIC_USE_AGENT_STORE') != 'True':
         torch.distributed.init_process_group(backend=backend)
-        return
+        return None
     # After an elastic restart, torchrun's store still holds the dead group's addresses under the same keys, and
     # the new processes may read those and fail to connect: give each attempt its own key space.
     from datetime import timedelta
@@ -185,6 +186,7 @@ def init_distributed(backend, rank, world_size):
                                        is_master=False, timeout=timedelta(minutes=10))
     torch.distributed.init_process_group(backend=backend, store=torch.distributed.PrefixStore(f'attempt{restart}', store),
                                          rank=rank, world_size=world_size)
+    return store
 
 
 def draw_n_iter(c, it):
@@ -228,7 +230,7 @@ def main(argv):
         if device.startswith('cuda'):
             device = f'cuda:{local_rank}'
             torch.cuda.set_device(device)
-        init_distributed('nccl' if device.startswith('cuda') else 'gloo', rank, world_size)
+        store = init_distributed('nccl' if device.startswith('cuda') else 'gloo', rank, world_size)
         if c['gradient_accumulation_steps'] % world_size:
             raise ConfigError(f"gradient_accumulation_steps ({c['gradient_accumulation_steps']}) must be divisible "
                               f"by the number of processes ({world_size})")
@@ -486,7 +488,9 @@ def main(argv):
             break
 
     if ddp:
+        torch.distributed.barrier()  # no rank tears the group down while another still uses it
         torch.distributed.destroy_process_group()
+        del store  # after the group that used it; left to interpreter exit, teardown order can abort
     return 0
 
 
