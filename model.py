@@ -272,13 +272,13 @@ class GPT(nn.Module):
                     # earlier blocks still learn; cutting the graph here would leave wpe with no gradient at all.
                     h = h_in + (h - h_in).detach()
                 kv = [cache.slot(l, i, s) for s in stages] if cache is not None else None
-                if frozen is not None and frozen.all():  # every token has exited this block
-                    if kv:  # later positions attend to these tokens at every application: give them h's keys
-                        for slot in kv:
-                            block.attn.qkv(block.ln_1(h), slot)
-                    continue
                 j = min(i, cfg.n_iter_table - 1)
                 x = h + self.transformer.wie.weight[j] if cfg.iter_embd else h
+                if frozen is not None and frozen.all():  # every token has exited this block
+                    if kv:  # later positions attend to these tokens at every application: give them the keys
+                        for slot in kv:  # that the masked step below gives exited tokens (input x at each stage)
+                            block.attn.qkv(block.ln_1(x), slot)
+                    continue
                 dt = torch.sigmoid(self.dt_logit[l, j]) if cfg.learn_dt else cfg.dt
                 with torch.set_grad_enabled(torch.is_grad_enabled() and i >= no_grad_iters):
                     h_new = self.step(block, x, dt, kv, frozen)
