@@ -275,6 +275,8 @@ class GPT(nn.Module):
                 j = min(i, cfg.n_iter_table - 1)
                 x = h + self.transformer.wie.weight[j] if cfg.iter_embd else h
                 if frozen is not None and frozen.all():  # every token has exited this block
+                    if self.update_norms is not None:
+                        self.update_norms.append((l, i, h.new_zeros(())))  # nothing moves any more
                     if kv:  # later positions attend to these tokens at every application: give them the keys
                         for slot in kv:  # that the masked step below gives exited tokens (input x at each stage)
                             block.attn.qkv(block.ln_1(x), slot)

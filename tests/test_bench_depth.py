@@ -25,6 +25,6 @@ def test_test_time_depth_quick(tmp_path):
         depths = [int(r['eval_n_iter']) for r in rows if r['model'] == m and float(r['exit_tol']) == 0]
         assert depths == [1, 2, 3, 4]
         exits = [float(r['mean_iters']) for r in rows if r['model'] == m and float(r['exit_tol']) > 0]
-        assert len(exits) == 5 and all(1 <= x <= 4 for x in exits) and exits == sorted(exits, reverse=True)
+        assert len(exits) == 6 and all(1 <= x <= 4 for x in exits) and exits == sorted(exits, reverse=True)
     assert os.path.getsize(tmp_path / 'test_time_depth.png') > 1000
     assert 'Adaptive exit' in (tmp_path / 'test_time_depth.md').read_text()

@@ -165,8 +165,11 @@ def test_adaptive_exit():
     plain = model(idx, idx)[0]
     assert model.iters_used.mean().item() == 4
     model.config.exit_tol = 1e9  # everything exits after its first iteration
+    model.update_norms = []
     once = model(idx, idx)[0]
     assert model.iters_used.max().item() == 1
+    assert len(model.update_norms) == 4 and all(r == 0 for _, _, r in model.update_norms[1:])  # one per iteration
+    model.update_norms = None
     model.config.exit_tol, model.config.n_iter = 0.0, 1
     torch.testing.assert_close(once, model(idx, idx)[0])
     model.config.n_iter = 4
