@@ -137,6 +137,8 @@ def test_flops_count_applications_not_parameters():
     assert score.flops_per_token() == stack.flops_per_token()  # same applications, same work
     per_app = score.flops_per_token() - make(n_layer=1, n_iter=3, dt=0.5).flops_per_token()
     assert heun.flops_per_token() - score.flops_per_token() == 4 * per_app
+    truncated = make(n_layer=1, n_iter=4, dt=0.5, backprop_iters=1)  # 3 forward-only iterations: 1/3 of the work
+    assert abs(truncated.flops_per_token() - (score.flops_per_token() - 3 * per_app * 2 / 3)) < 1
     expected = score.flops_per_token() * SMALL['block_size'] * 8 / 0.5 / 1e12
     assert score.estimate_mfu(8, 0.5, 1e12) == pytest.approx(expected)
 
