@@ -403,8 +403,8 @@ def compile_blocks(model, device_type):
     """torch.compile each unique block in place. The block is the unit that repeats, so compile time does not
     grow with n_iter and changing n_iter (test-time depth, randomised depth) reuses the same graph; compiling the
     whole model unrolls the depth loop into one graph and recompiles for every new n_iter. bench/throughput.py on
-    a 2-core CPU (1 x 8, 128 wide): blocks 10.6 s to compile, 1.02x eager, 0.03 s at a new n_iter; whole model
-    20.4 s, 1.13x eager, 9.9 s to recompile at a new n_iter. The small steady-state gain is not worth a
+    a 2-core CPU (1 x 8, 128 wide): blocks 10.1 s to compile, 1.05x eager, 0.04 s at a new n_iter; whole model
+    20.6 s, 1.08x eager, 9.2 s to recompile at a new n_iter. The small steady-state gain is not worth a
     recompile per depth draw, so the block it is.
     Falls back to eager, with one warning, where the compiler toolchain is missing."""
     import shutil
