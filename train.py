@@ -6,6 +6,7 @@ Train a recurrent-depth GPT. Runs on one CPU, one GPU, or many under torchrun (D
 
 Settings are the globals-style dict below; a config file or --key=value changes them (configurator.py).
 """
+import gc
 import math
 import os
 import pickle
@@ -397,7 +398,7 @@ def main(argv):
     # ---- training loop ----
     peak = device_peak_flops(device_type, c['peak_flops'])
     t0 = time.time()
-    running_mfu, bad_steps, local_iter = -1.0, 0, 0
+    running_mfu, bad_steps, local_iter, status = -1.0, 0, 0, 0
     while True:
         lr = lr_at(iter_num, c)
         for group in optimizer.param_groups:
@@ -455,7 +456,8 @@ def main(argv):
                     save_checkpoint(ckpt_path, checkpoint_now())
                 print(f"error: {bad_steps} non-finite steps in a row; stopped, the last good state is in {ckpt_path}. "
                       f"Lower learning_rate or enable grad_clip, then resume.", file=sys.stderr)
-                return 1
+                status = 1
+                break
 
         t1 = time.time()
         elapsed, t0 = t1 - t0, t1
@@ -488,10 +490,14 @@ def main(argv):
             break
 
     if ddp:
-        torch.distributed.barrier()  # no rank tears the group down while another still uses it
+        # Free DDP (its reducer holds gloo work objects) and the group while Python is fully alive: left to
+        # interpreter exit, their teardown can abort the process (SIGABRT) after a run that went fine.
+        del model
+        gc.collect()
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-        del store  # after the group that used it; left to interpreter exit, teardown order can abort
-    return 0
+        del store
+    return status
 
 
 def capture_rng(data_rng):
